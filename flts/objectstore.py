@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -201,7 +201,7 @@ class GatewayClient:
     def download_bytes(self, bucket: str, key: str) -> bytes:
         return self._call("GET", f"/download/{self._path(bucket, key)}").content
 
-    def iter_download(self, bucket: str, key: str) -> Iterator[bytes]:
+    def iter_download(self, bucket: str, key: str) -> Generator[bytes, None, None]:
         """Yield the object's chunks (no retry once streaming has started)."""
         url_path = f"/download/{self._path(bucket, key)}"
         with self._http.stream("GET", url_path) as response:
