@@ -8,10 +8,10 @@ down. A value that does not parse stops start-up with a message naming the varia
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceParseError
 
 # DESIGN §3: one list of buckets, with the same defaults in every service.
@@ -66,7 +66,7 @@ class FltsSettings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_delivery_timeout_sec: float = Field(default=30.0, gt=0)
     # Extra librdkafka properties as a JSON object, e.g. '{"security.protocol": "SSL"}'.
-    kafka_extra_config: dict[str, Any] = Field(default_factory=dict)
+    kafka_extra_config: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     consumer_group_id: str | None = None
 
     max_attempts: int = Field(default=3, ge=1)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from flts.features import FeatureConfig, parse_csv, prepare
-from flts.lineage import SourceFile, canonical_json
+from flts.lineage import SourceFile
+from flts.parquet import to_parquet
 
 TRAIN_PARQUET, TEST_PARQUET, META_JSON, SCALER_PKL = (
     "train.parquet",
@@ -56,28 +53,6 @@ class ProcessedOutputs:
     test_parquet: bytes
     scaler_pickle: bytes
     meta: ProcessedMeta
-
-
-def to_parquet(frame: pd.DataFrame, active_config: dict[str, Any], config_hash: str) -> bytes:
-    """Parquet bytes whose schema metadata carries the lineage (`preprocess_config`, `config_hash`)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = dict(table.schema.metadata or {})
-    metadata[b"preprocess_config"] = canonical_json(active_config).encode()
-    metadata[b"config_hash"] = config_hash.encode()
-    buffer = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(metadata), buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def read_parquet(data: bytes) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The frame and its lineage metadata (decoded)."""
-    table = pq.read_table(io.BytesIO(data))
-    metadata = {
-        key.decode(): value.decode()
-        for key, value in (table.schema.metadata or {}).items()
-        if key in (b"preprocess_config", b"config_hash")
-    }
-    return table.to_pandas(), metadata
 
 
 def build_outputs(

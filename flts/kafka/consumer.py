@@ -116,6 +116,7 @@ class ConsumerLoop:
             **settings.kafka_common_config(),
             "group.id": self.group_id,
             "client.id": settings.service_name,
+            "logger": logging.getLogger("librdkafka"),  # client logs as JSON lines, not raw stderr
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": settings.kafka_session_timeout_ms,

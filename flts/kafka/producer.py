@@ -30,6 +30,7 @@ class EventProducer:
             "linger.ms": 5,
             "message.timeout.ms": int(self._timeout * 1000),
             "client.id": settings.service_name,
+            "logger": logging.getLogger("librdkafka"),  # client logs as JSON lines, not raw stderr
         }
         config.update(overrides or {})
         self._producer = Producer(config)

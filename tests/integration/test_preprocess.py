@@ -17,8 +17,9 @@ from flts.kafka.watch import TopicWatcher
 from flts.lineage import canonical_json
 from flts.localstack.stack import LocalStack, StackOptions, StackState
 from flts.objectstore import GatewayClient
+from flts.parquet import read_parquet
 from flts.synthetic import generate_dataset, split_train_test
-from preprocess_container.artifacts import ProcessedMeta, read_parquet
+from preprocess_container.artifacts import ProcessedMeta
 from preprocess_container.service import DatasetRejectedError, PreprocessService
 from preprocess_container.settings import PreprocessSettings
 from tests.conftest import ROOT

@@ -28,7 +28,7 @@ def test_environment_is_read_case_insensitively(monkeypatch: pytest.MonkeyPatch)
         ("MAX_ATTEMPTS", "0", "MAX_ATTEMPTS"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
         ("GATEWAY_TIMEOUT_SEC", "-1", "GATEWAY_TIMEOUT_SEC"),
-        ("KAFKA_EXTRA_CONFIG", "not json", "kafka_extra_config"),
+        ("KAFKA_EXTRA_CONFIG", "not json", "KAFKA_EXTRA_CONFIG"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(
