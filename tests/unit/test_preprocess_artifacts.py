@@ -9,8 +9,8 @@ import pandas as pd
 
 from flts.features import FeatureConfig, FittedScaler, clean_raw_frame
 from flts.lineage import SourceFile, build_active_config, canonical_json, config_hash, sha256_bytes
-from flts.synthetic import generate_dataset, split_train_test
 from flts.parquet import read_parquet
+from flts.synthetic import generate_dataset, split_train_test
 from preprocess_container.artifacts import build_outputs
 
 
