@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from flts.log import log_event
@@ -19,9 +19,13 @@ ReadinessCheck = Callable[[], None]
 """Raises (any exception, with a useful message) when a dependency is not ready."""
 
 
-def build_health_app(service: str, checks: Mapping[str, ReadinessCheck] | None = None) -> FastAPI:
+def build_health_app(
+    service: str, checks: Mapping[str, ReadinessCheck] | None = None, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
     """/healthz: the process answers. /readyz: every check passes (503 naming the failing ones)."""
-    app = FastAPI(title=f"{service} health", docs_url=None, redoc_url=None)
+    app = FastAPI(title=f"{service}", docs_url=None, redoc_url=None)
+    for router in routers:
+        app.include_router(router)
     named_checks = dict(checks or {})
 
     @app.get("/healthz")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterable
@@ -91,6 +93,7 @@ class LocalStack:
         self.log_dir = options.state_dir / "logs"
         self.processes: list[ManagedProcess] = []
         self.state: StackState | None = None
+        self._launch: dict[str, tuple[AppService, int | None, dict[str, str]]] = {}
 
     # -- planning --------------------------------------------------------------------------------
     def _env_file(self) -> Path | None:
@@ -217,6 +220,7 @@ class LocalStack:
         return env
 
     def _start_service(self, service: AppService, port: int | None, endpoints: dict[str, str]) -> None:
+        self._launch[service.name] = (service, port, dict(endpoints))
         env = self._service_env(service, port, endpoints)
         log_path = self.log_dir / f"{service.name}.log"
         if service.kind == "oneshot":
@@ -248,6 +252,29 @@ class LocalStack:
         process.wait_healthy(self.options.health_timeout)
         assert self.state is not None
         self.state.endpoints[service.name] = url
+
+    # -- faults and restarts (tests) -----------------------------------------------------------------
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send `sig` to a running service's process group; return its PID."""
+        record = self._record(name)
+        os.killpg(record.pid, sig)
+        return record.pid
+
+    def restart(self, name: str, wait: bool = True) -> int:
+        """Start a stopped (or killed) service again with the same port and environment."""
+        service, port, endpoints = self._launch[name]
+        old = self._record(name)
+        stop_process_group(old.pid, timeout=10)
+        assert self.state is not None
+        self.state.processes = [p for p in self.state.processes if p.pid != old.pid]
+        self.processes = [p for p in self.processes if p.pid != old.pid]
+        if wait:
+            self._start_service(service, port, endpoints)
+        return self._record(name).pid
+
+    def _record(self, name: str) -> ProcessRecord:
+        assert self.state is not None
+        return next(p for p in reversed(self.state.processes) if p.name == name)
 
     # -- stop ------------------------------------------------------------------------------------
     def down(self) -> list[int]:
