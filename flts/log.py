@@ -49,8 +49,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpcore", "botocore", "uvicorn.access"):
+    for noisy in ("urllib3", "httpx", "httpcore", "botocore", "uvicorn.access", "cmdstanpy", "prophet"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "plotly missing": we plot with matplotlib
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -257,18 +257,7 @@ class ConsumerLoop:
         self, message: Message, exc: BaseException, context: dict[str, Any], attempts: int
     ) -> bool:
         topic, partition, offset = coordinates(message)
-        letter = DeadLetter(
-            service=self.settings.service_name,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=_text(message.key()),
-            raw_value=DeadLetter.encode_raw(message.value()),
-            error=str(exc),
-            error_type=type(exc).__name__,
-            parse_context=context,
-            attempts=attempts,
-        )
+        letter = dead_letter_for(message, exc, context, attempts, self.settings.service_name)
         try:
             self.producer.publish(
                 dlq_topic(topic), letter, key=letter.key, headers={"dlq_reason": str(exc)[:500]}
@@ -302,6 +291,25 @@ class ConsumerLoop:
             self._consumer.close()  # leaves the group promptly; offsets were committed per message
         finally:
             log_event(logger, "consumer_stopped", group_id=self.group_id)
+
+
+def dead_letter_for(
+    message: Message, exc: BaseException, context: dict[str, Any], attempts: int, service: str
+) -> DeadLetter:
+    """The DLQ envelope for a message: raw bytes, reason and where it came from."""
+    topic, partition, offset = coordinates(message)
+    return DeadLetter(
+        service=service,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=_text(message.key()),
+        raw_value=DeadLetter.encode_raw(message.value()),
+        error=str(exc),
+        error_type=type(exc).__name__,
+        parse_context=context,
+        attempts=attempts,
+    )
 
 
 def coordinates(message: Message) -> tuple[str, int, int]:

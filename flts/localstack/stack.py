@@ -245,7 +245,7 @@ class LocalStack:
             log_path,
             env=env,
             url=url,
-            health_url=f"{url}/readyz",
+            health_url=f"{url}/healthz",  # as compose healthchecks: alive, not necessarily ready
             cwd=self.options.root,
         ).start()
         self._track(process, "service")
