@@ -141,7 +141,7 @@ class BatchForecaster:
         parts = []
         for start in range(0, len(inputs), chunk):
             part = _slice(batch, start, start + chunk)
-            parts.append(np.asarray(model.model.predict(part), dtype=np.float64))
+            parts.append(model.runner.predict(part))
         return np.concatenate(parts) if parts else np.zeros((0,))
 
     def _write(

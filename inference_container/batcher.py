@@ -39,6 +39,11 @@ class Job:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(DeadlineExceededError(f"no result within {timeout * 1000:.0f} ms"))
+
+
 class MicroBatcher:
     def __init__(
         self,
@@ -93,12 +98,13 @@ class MicroBatcher:
         except asyncio.QueueFull as exc:
             raise QueueFullError(f"queue full ({self.queue.maxsize} waiting)") from exc
         metrics.QUEUE_DEPTH.set(self.queue.qsize())
+        loop = asyncio.get_running_loop()
+        # A timer instead of asyncio.wait_for: one heap entry, no extra task per request.
+        timer = loop.call_at(loop.time() + timeout, _expire, job.future, timeout)
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(job.future), timeout=max(job.deadline - time.monotonic(), 0)
-            )
-        except TimeoutError as exc:
-            raise DeadlineExceededError(f"no result within {timeout * 1000:.0f} ms") from exc
+            return await job.future
+        finally:
+            timer.cancel()
 
     async def _work(self, worker_id: int) -> None:
         while not self._should_retire(worker_id):
@@ -106,20 +112,13 @@ class MicroBatcher:
                 first = await asyncio.wait_for(self.queue.get(), timeout=0.5)
             except TimeoutError:
                 continue
+            if self.batch_timeout > 0 and self.queue.qsize() < self.batch_size - 1:
+                await asyncio.sleep(self.batch_timeout)  # let a batch gather (one timer per batch)
             batch = [first]
-            gather_until = time.monotonic() + self.batch_timeout
             while len(batch) < self.batch_size:
                 try:
                     batch.append(self.queue.get_nowait())
-                    continue
                 except asyncio.QueueEmpty:
-                    pass
-                remaining = gather_until - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout=remaining))
-                except TimeoutError:
                     break
             metrics.QUEUE_DEPTH.set(self.queue.qsize())
             await self._run(batch)

@@ -147,7 +147,7 @@ def _run_group(windows: Sequence[Window]) -> list[tuple[np.ndarray, np.ndarray]]
             target_times=future.astype("datetime64[ns]"),
             targets=None,
         )
-        forecast = np.asarray(loaded.model.predict(batch), dtype=np.float64)  # (n, out, targets)
+        forecast = loaded.runner.predict(batch)  # (n, out, targets), original units
         out_times.append(future)
         out_values.append(forecast)
         produced += spec.output_seq_len

@@ -16,7 +16,7 @@ from flts.objectstore import GatewayClient
 from flts.settings import load_settings
 from flts.tracking import configure_mlflow_client
 
-from .api_server import create_app
+from .api_server import PredictLane, create_app
 from .batch_consumer import InferenceDataConsumer
 from .batch_forecast import BatchForecaster
 from .batcher import MicroBatcher
@@ -29,6 +29,7 @@ from .settings import InferenceSettings
 def main() -> None:
     settings = load_settings(InferenceSettings)
     configure_logging(settings.service_name, settings.log_level)
+    limit_model_threads(settings.model_threads)
     ensure_topics(settings)
     gateway = GatewayClient.from_settings(settings)
     producer = EventProducer(settings)
@@ -77,7 +78,7 @@ def main() -> None:
             settings.max_workers,
         )
 
-    app = create_app(settings, store, batcher, background=start_background)
+    app = PredictLane(create_app(settings, store, batcher, background=start_background))
     uvicorn.run(
         app,
         host=settings.http_host,
@@ -89,6 +90,14 @@ def main() -> None:
         backlog=4096,
         timeout_keep_alive=30,
     )
+
+
+def limit_model_threads(threads: int) -> None:
+    """Small batches gain nothing from TensorFlow's thread pools, whose spinning steals the event loop's CPU."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 if __name__ == "__main__":

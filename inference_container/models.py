@@ -12,7 +12,7 @@ import posixpath
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from flts.objectstore import GatewayClient, GatewayError
 from flts.parquet import read_parquet
 
 from . import metrics
+from .runner import ModelRunner
 from .settings import InferenceSettings
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ class LoadedModel:
     model: ForecastModel
     scaler: FittedScaler
     fast: FastWindowTransform
+    runner: ModelRunner
     history: RawHistory | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def spec(self) -> Any:
@@ -179,7 +180,8 @@ class ModelStore:
     def _load(self, promotion: Promotion) -> LoadedModel:
         folder = self._download(promotion)
         model, scaler = load_model_folder(folder)
-        loaded = LoadedModel(promotion, model, scaler, FastWindowTransform(scaler))
+        runner = ModelRunner(model, self.settings.batch_size, self.settings.compile_xla)
+        loaded = LoadedModel(promotion, model, scaler, FastWindowTransform(scaler), runner)
         loaded.history = self._latest_history(promotion, scaler)
         self._warm_up(loaded)
         return loaded

@@ -18,7 +18,7 @@ class InferenceSettings(FltsSettings):
     # HTTP /predict: bounded queue → micro-batches → worker pool.
     http_queue_maxsize: int = Field(default=2048, ge=1)
     batch_size: int = Field(default=64, ge=1, le=4096)
-    batch_timeout_ms: float = Field(default=2.0, ge=0)
+    batch_timeout_ms: float = Field(default=0.0, ge=0)  # 0: batch whatever waits (no added latency)
     inference_workers: int = Field(default=2, ge=1)
     min_workers: int = Field(default=1, ge=1)
     max_workers: int = Field(default=8, ge=1)
@@ -36,6 +36,8 @@ class InferenceSettings(FltsSettings):
     batch_job_workers: int = Field(default=1, ge=1, le=8)
     run_inference_on_train_success: bool = False
 
+    model_threads: int = Field(default=1, ge=1)  # TensorFlow intra/inter-op threads
+    compile_xla: bool = True  # serve Keras models through XLA-compiled, padded batch sizes
     model_cache_dir: str = "/tmp/flts-models"
     mlflow_timeout_sec: float = Field(default=30.0, gt=0)
 
