@@ -282,7 +282,8 @@ def main() -> None:
         )
     print(
         f"inference RSS: {results['inference_rss_mb']} MB; FLTS / mlflow serve = "
-        f"{results['ratios']['flts_vs_mlflow_serve']}x; FLTS / ceiling = {results['ratios']['flts_vs_ceiling']}"
+        f"{results['ratios']['flts_vs_mlflow_serve']}x; "
+        f"FLTS / ceiling = {results['ratios']['flts_vs_ceiling']}"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -99,9 +99,11 @@ class InferenceDataConsumer:
         self._paused = False
         self._committed: dict[tuple[str, int], int] = {}
         self.outcomes: dict[str, int] = defaultdict(int)
+        # Accounting per message key (the identifier): every record ends in exactly one outcome.
+        self.outcomes_by_key: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.ready = threading.Event()  # set once partitions are assigned
         self._consumer = Consumer(
             {
-                **settings.kafka_common_config(),
                 "group.id": settings.consumer_group_id or "inference",
                 "client.id": settings.service_name,
                 "enable.auto.commit": False,
@@ -111,12 +113,13 @@ class InferenceDataConsumer:
                 "topic.metadata.refresh.interval.ms": settings.kafka_metadata_refresh_ms,
                 "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
                 "logger": logging.getLogger("librdkafka"),
+                **settings.kafka_common_config(),  # KAFKA_EXTRA_CONFIG may override any of the above
             }
         )
 
     # -- polling thread --------------------------------------------------------------------------
     def run(self) -> None:
-        self._consumer.subscribe([Topic.INFERENCE_DATA])
+        self._consumer.subscribe([Topic.INFERENCE_DATA], on_assign=lambda *_: self.ready.set())
         workers = [
             threading.Thread(target=self._work, name=f"batch-forecast-{i}", daemon=True)
             for i in range(self.settings.batch_job_workers)
@@ -151,7 +154,7 @@ class InferenceDataConsumer:
             claim = decode(message.value(), ClaimCheck)
         except DecodeError as exc:
             self._dead_letter(message, exc, exc.context)
-            self._finish(topic, partition, offset, "dlq")
+            self._finish(topic, partition, offset, "dlq", _key(message))
             return
         record = Record(claim, message, topic, partition, offset)
         deadline = message_headers(message).get("deadline")
@@ -163,7 +166,7 @@ class InferenceDataConsumer:
                 offset=offset,
                 deadline=deadline.decode(),
             )
-            self._finish(topic, partition, offset, "expired")
+            self._finish(topic, partition, offset, "expired", _key(message))
             return
         self.work.put(record)
         depth = self.work.qsize()
@@ -197,14 +200,19 @@ class InferenceDataConsumer:
                 record, outcome = self.done.get_nowait()
             except queue.Empty:
                 break
-            self._finish(record.topic, record.partition, record.offset, outcome, commit=False)
+            self._finish(
+                record.topic, record.partition, record.offset, outcome, _key(record.message), commit=False
+            )
             changed = True
         if changed:
             self._commit()
 
-    def _finish(self, topic: str, partition: int, offset: int, outcome: str, commit: bool = True) -> None:
+    def _finish(
+        self, topic: str, partition: int, offset: int, outcome: str, key: str | None, commit: bool = True
+    ) -> None:
         self.tracker.finish(topic, partition, offset)
         self.outcomes[outcome] += 1
+        self.outcomes_by_key[key][outcome] += 1
         metrics.KAFKA_RECORDS.labels(outcome).inc()
         if commit:
             self._commit()
@@ -321,6 +329,11 @@ class InferenceDataConsumer:
         if records:
             log_event(logger, "records_released", identifier=identifier, count=len(records))
         return len(records)
+
+
+def _key(message: Message) -> str | None:
+    raw = message.key()
+    return raw.decode("utf-8", errors="replace") if raw else None
 
 
 def _expired(deadline: bytes, now_seconds: float) -> bool:

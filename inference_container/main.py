@@ -93,7 +93,7 @@ def main() -> None:
 
 
 def limit_model_threads(threads: int) -> None:
-    """Small batches gain nothing from TensorFlow's thread pools, whose spinning steals the event loop's CPU."""
+    """Small batches gain nothing from TensorFlow's thread pools; their spinning steals the loop's CPU."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

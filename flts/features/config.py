@@ -13,6 +13,11 @@ Rules the options rely on:
   the training median.
 * Clipping bounds, medians and the scaler are fitted on the training split only and applied to test and
   to serving history.
+
+Why the defaults (bench/accuracy.py, GRU, average NRMSE on a real station; ±0.004 is seed noise): log1p
+of the traffic columns 0.82 vs 0.85 without; standard ≈ minmax scaling, robust worse; time features
+and lags gained nothing (lags would also eat the first test rows); clipping is off because it would
+clip the test truth too, and log1p already tames the tails (huge train-only outliers were tested).
 """
 
 from __future__ import annotations

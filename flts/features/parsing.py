@@ -81,21 +81,19 @@ def find_time_column(frame: pd.DataFrame) -> str:
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Timestamps as naive datetime64[ns] (timezone-aware input is converted to UTC)."""
+    """Timestamps as naive datetime64[ns]; timezone-aware values are converted to UTC first."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
+        parsed = values.dt.tz_convert("UTC") if values.dt.tz is not None else values.dt.tz_localize("UTC")
     else:
         text = values.astype("string").str.strip()
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
         if parsed.isna().sum() > text.isna().sum():
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
     bad = parsed.isna()
     if bad.any():
         examples = values[bad].astype(str).head(3).tolist()
         raise TimestampParseError(f"{int(bad.sum())} `time` values are not timestamps, e.g. {examples}")
-    return parsed.astype("datetime64[ns]")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def coerce_numeric(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from flts.localstack import infra
@@ -271,6 +271,23 @@ class LocalStack:
         if wait:
             self._start_service(service, port, endpoints)
         return self._record(name).pid
+
+    def restart_infra(self, name: str) -> int:
+        """Stop an infrastructure process (kafka, minio, mlflow) and start it again with the same command,
+        port and environment; return the new PID. MLflow keeps its runs (the database outlives it); tansu
+        and moto keep data in memory, so restarting them loses it."""
+        old = next(p for p in reversed(self.processes) if p.name == name)
+        old.stop(timeout=10)
+        fresh = replace(old, popen=None, pid=None).start()
+        assert self.state is not None and fresh.pid is not None
+        self.processes = [fresh if p is old else p for p in self.processes]
+        self.state.processes = [
+            ProcessRecord(name, fresh.pid, fresh.url, str(fresh.log_path), "infra") if p.pid == old.pid else p
+            for p in self.state.processes
+        ]
+        self.state.save(self.options.state_dir)
+        fresh.wait_healthy(self.options.health_timeout)
+        return fresh.pid
 
     def _record(self, name: str) -> ProcessRecord:
         assert self.state is not None

@@ -134,7 +134,10 @@ class ForecastModel(ABC):
 
     @classmethod
     def from_manifest(cls, directory: Path, manifest: dict[str, Any]) -> ForecastModel:
-        model = cls(cls.hyper_class(**manifest["hyper"]))
+        # Hyper-parameters only describe how it was trained; a name a newer version dropped must not
+        # make a saved model unloadable (the weights and the spec are what serving needs).
+        known = cls.hyper_class.model_fields
+        model = cls(cls.hyper_class(**{k: v for k, v in manifest["hyper"].items() if k in known}))
         model.spec = FeatureSpec.from_json_dict(manifest["feature_spec"])
         model.load_files(directory, manifest.get("extras", {}))
         return model

@@ -48,6 +48,14 @@ class WindowLevel(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="flts")
+class CenterWindow(keras.layers.Layer):
+    """Each feature minus its mean over the input window: the network sees shape, not level."""
+
+    def call(self, inputs: Any) -> Any:
+        return inputs - ops.mean(inputs, axis=1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="flts")
 class DecodeTargets(keras.layers.Layer):
     """Scaled targets → original units: undo the affine scaler, log1p (where `logged`) and the offset."""
 

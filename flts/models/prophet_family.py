@@ -26,7 +26,7 @@ class ProphetHyper(Hyper):
     seasonality_prior_scale: float = Field(default=10.0, gt=0)
     n_changepoints: int = Field(default=25, ge=0)
     seasonality_mode: Literal["additive", "multiplicative"] = "additive"
-    daily_seasonality: Seasonality = "auto"
+    daily_seasonality: Seasonality = True  # traffic always has a daily cycle, even in a 1-day file
     weekly_seasonality: Seasonality = "auto"
 
 
