@@ -114,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flts.cli.demo import run_demo
 
     options = StackOptions(root=project_root(), mlflow_db=args.mlflow_db, state_path=state_dir(args))
-    return run_demo(options, rows=args.rows, timeout=args.timeout)
+    return run_demo(options, rows=args.rows, timeout=args.timeout, keep=args.keep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
     demo = sub.add_parser("demo", help="up, upload a synthetic sample, follow the pipeline, predict, down")
     demo.add_argument("--rows", type=int, default=5000)
-    demo.add_argument("--timeout", type=float, default=600.0)
+    demo.add_argument("--timeout", type=float, default=900.0)
+    demo.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     demo.add_argument("--mlflow-db")
     demo.set_defaults(func=cmd_demo)
     return parser
