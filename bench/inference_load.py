@@ -162,7 +162,7 @@ def main() -> None:
         )
         + "\n"
     )
-    params = json.dumps({"epochs": args.epochs, "ensemble": 1})
+    params = json.dumps({"epochs": args.epochs})  # the default architecture (5-member ensemble); few epochs
     stack = LocalStack(
         StackOptions(
             root=ROOT,
