@@ -44,6 +44,13 @@ def create_app(settings: GatewaySettings, store: ObjectStore, announcer: UploadA
     app.state.store = store
     app.state.announcer = announcer
     app.state.token = settings.gateway_token.get_secret_value() if settings.gateway_token else None
+    if not app.state.token:  # compose requires a token; only a hand-started local gateway runs open
+        log_event(
+            logger,
+            "gateway_unauthenticated",
+            logging.WARNING,
+            detail="GATEWAY_TOKEN is empty: every data endpoint is open to anyone who can reach it",
+        )
     app.state.allowed = settings.bucket_allow_list()
     app.state.bytes_metric = BYTES
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flts.log import log_event
 from flts.metrics import render_latest
+from flts.objectstore import GatewayError
 
 from . import metrics
 from .batcher import DeadlineExceededError, MicroBatcher, QueueFullError
@@ -97,6 +98,8 @@ def create_app(
             "requestBody": {"content": {"application/json": {"schema": request_schema}}, "required": False}
         },
         responses={
+            413: {"description": "body larger than MAX_REQUEST_BYTES"},
+            415: {"description": "not application/json"},
             422: {"description": "bad input"},
             429: {"description": "queue full"},
             503: {"description": "no model"},
@@ -122,6 +125,10 @@ def create_app(
     async def _predict(body: bytes, content_type: str) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         if body and "json" not in content_type:
             return 415, {"detail": f"POST /predict takes application/json, not {content_type}"}, None
+        batcher: MicroBatcher = state["batcher"]
+        if batcher.queue.full():  # refuse before parsing: under overload a 429 must cost next to nothing
+            detail = f"queue full ({batcher.queue.maxsize} waiting)"
+            return 429, {"detail": detail}, {"Retry-After": str(settings.retry_after_sec)}
         try:
             parsed = PredictRequest.model_validate_json(body or b"{}")
         except ValidationError as exc:
@@ -133,6 +140,11 @@ def create_app(
             loaded = store.cached(parsed.identifier) or await run_in_threadpool(store.get, parsed.identifier)
         except NoModelError as exc:
             return 503, {"detail": str(exc)}, {"Retry-After": "5"}
+        except GatewayError as exc:  # pointer lookup failed: a name the store refuses, or the store is down
+            if exc.unavailable:
+                return 503, {"detail": f"model store unavailable: {exc.detail[:200]}"}, {"Retry-After": "5"}
+            detail = f"identifier {parsed.identifier!r} cannot name a model: {exc.detail[:200]}"
+            return 422, {"detail": detail}, None
         counter["n"] += 1
         if counter["n"] % settings.predict_log_every == 1 or logger.isEnabledFor(logging.DEBUG):
             log_event(
@@ -149,7 +161,6 @@ def create_app(
             window = _window(loaded, parsed, steps)
         except InputError as exc:
             return 422, {"detail": str(exc)}, None
-        batcher: MicroBatcher = state["batcher"]
         try:
             times, values = await batcher.submit(window, settings.request_timeout_ms / 1000.0)
         except QueueFullError as exc:
@@ -216,20 +227,39 @@ class PredictLane:
     `handle_predict`.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, max_body_bytes: int = 4 * 1024 * 1024) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        chunks, more = [], True
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:  # refused before reading it
+            await self._too_large(send)
+            return
+        chunks, more, size = [], True, 0
         while more:
             message = await receive()
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:  # a body without a length is counted as it arrives
+                await self._too_large(send)
+                return
             more = message.get("more_body", False)
-        content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), None)
+        content_type = headers[b"content-type"].decode("latin-1") if b"content-type" in headers else None
         status, payload, extra = await self.app.state.handle_predict(b"".join(chunks), content_type)
+        await self._reply(send, status, payload, extra)
+
+    async def _too_large(self, send: Any) -> None:
+        metrics.REQUESTS.labels("/predict", "413").inc()
+        detail = f"request body larger than {self.max_body_bytes} bytes (MAX_REQUEST_BYTES)"
+        await self._reply(send, 413, json.dumps({"detail": detail}).encode(), {"Connection": "close"})
+
+    @staticmethod
+    async def _reply(send: Any, status: int, payload: bytes, extra: dict[str, str] | None) -> None:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -67,6 +67,9 @@ class BatchForecaster:
         key = self.log_key(claim, run_id)
         dedupe_key = (run_id, prediction_hash(claim))
         if dedupe_key in self._seen or self._exists(key):
+            if dedupe_key not in self._seen:
+                # Written by an earlier incarnation, which may have died before announcing it.
+                self._announce_stored(claim, model, key)
             self._remember(dedupe_key, key)
             metrics.KAFKA_RECORDS.labels("duplicate").inc()
             return BatchResult("duplicate", key, 0)
@@ -177,6 +180,30 @@ class BatchForecaster:
             self.gateway.upload_bytes(self.settings.inference_log_bucket, key, body, "application/x-ndjson")
         except GatewayError as exc:
             raise DependencyUnavailableError(str(exc)) from exc
+
+    def _announce_stored(self, claim: ClaimCheck, model: LoadedModel, key: str) -> None:
+        """Publish `performance-eval` again from a stored result (at least once, never lost)."""
+        try:
+            lines = self.gateway.download_bytes(self.settings.inference_log_bucket, key).splitlines()
+        except GatewayError as exc:
+            raise DependencyUnavailableError(str(exc)) from exc
+        rows = [json.loads(line) for line in lines if line.strip()]
+        targets = list(model.spec.targets)
+        errors = np.array(
+            [[np.subtract(r["forecast"][t], r["actual"][t]) for t in targets] for r in rows], dtype=float
+        )
+        event = PerformanceEval(
+            identifier=claim.identifier,
+            run_id=model.promotion.run_id,
+            model_type=model.promotion.model_type,
+            config_hash=model.promotion.config_hash,
+            rows=len(rows),
+            mae=float(np.mean(np.abs(errors))) if rows else 0.0,
+            rmse=float(np.sqrt(np.mean(errors**2))) if rows else 0.0,
+            log_object_key=key,
+        )
+        self.producer.publish(Topic.PERFORMANCE_EVAL, event, key=claim.identifier)
+        log_event(logger, "batch_forecast_reannounced", identifier=claim.identifier, log_object_key=key)
 
     def _exists(self, key: str) -> bool:
         try:

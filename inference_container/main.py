@@ -78,7 +78,9 @@ def main() -> None:
             settings.max_workers,
         )
 
-    app = PredictLane(create_app(settings, store, batcher, background=start_background))
+    app = PredictLane(
+        create_app(settings, store, batcher, background=start_background), settings.max_request_bytes
+    )
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import re
 import shutil
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from .settings import InferenceSettings
 
 logger = logging.getLogger(__name__)
 GLOBAL_POINTERS = ("current.json", "global/current.json")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # MLflow run ids are 32 hex digits
 
 
 class NoModelError(LookupError):
@@ -187,11 +189,20 @@ class ModelStore:
         return loaded
 
     def _download(self, promotion: Promotion) -> Path:
-        """The run's model folder: `runs:/<run_id>/<MODEL_TYPE>`, falling back to `runs:/<run_id>/model`."""
+        """The run's model folder: `runs:/<run_id>/<MODEL_TYPE>`, falling back to `runs:/<run_id>/model`.
+
+        Always fetched from the project's MLflow server by run id (never from `model_uri` as a location);
+        the run id names a cache folder, so it must be one plain path segment.
+        """
+        if not _RUN_ID.fullmatch(promotion.run_id):
+            raise NoModelError(f"run id {promotion.run_id[:80]!r} is not an MLflow run id")
         target = Path(self.settings.model_cache_dir) / promotion.run_id
         if (target / "MLmodel").exists():
             return target
-        uri_path = promotion.model_uri.split(f"runs:/{promotion.run_id}/", 1)[-1] or promotion.model_type
+        own_run = f"runs:/{promotion.run_id}/"
+        uri_path = promotion.model_uri.removeprefix(own_run)
+        if not promotion.model_uri.startswith(own_run) or ".." in uri_path.split("/") or not uri_path:
+            uri_path = promotion.model_type  # a URI elsewhere is never followed
         errors = []
         for path in dict.fromkeys((uri_path, promotion.model_type, "model")):
             with tempfile.TemporaryDirectory(dir=_ensure(target.parent)) as tmp:

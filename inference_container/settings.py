@@ -24,6 +24,7 @@ class InferenceSettings(FltsSettings):
     max_workers: int = Field(default=8, ge=1)
     request_timeout_ms: float = Field(default=5000.0, gt=0)
     max_horizon: int = Field(default=60, ge=1)
+    max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger /predict bodies: 413
     retry_after_sec: int = Field(default=1, ge=1)
     predict_log_every: int = Field(default=1000, ge=1)
 

@@ -14,6 +14,7 @@ Discipline, in order:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -35,6 +36,9 @@ from flts.settings import FltsSettings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
+# A dead letter carries at most this much of the original value (base64 adds a third): it must stay
+# under the broker's default message size (1 MB) whatever the poison message's size.
+MAX_DEAD_LETTER_RAW_BYTES = 256 * 1024
 
 
 class PoisonMessageError(Exception):
@@ -296,16 +300,30 @@ class ConsumerLoop:
 def dead_letter_for(
     message: Message, exc: BaseException, context: dict[str, Any], attempts: int, service: str
 ) -> DeadLetter:
-    """The DLQ envelope for a message: raw bytes, reason and where it came from."""
+    """The DLQ envelope for a message: raw bytes, reason and where it came from.
+
+    Raw values above MAX_DEAD_LETTER_RAW_BYTES keep only their head (size and SHA-256 of the whole go in
+    `parse_context`): base64 grows a value by a third, and an envelope past the broker's message size
+    would never reach the DLQ, leaving the poison message uncommitted for ever.
+    """
     topic, partition, offset = coordinates(message)
+    raw = message.value() or b""
+    if len(raw) > MAX_DEAD_LETTER_RAW_BYTES:
+        context = {
+            **context,
+            "raw_truncated": True,
+            "raw_size": len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        }
+        raw = raw[:MAX_DEAD_LETTER_RAW_BYTES]
     return DeadLetter(
         service=service,
         topic=topic,
         partition=partition,
         offset=offset,
         key=_text(message.key()),
-        raw_value=DeadLetter.encode_raw(message.value()),
-        error=str(exc),
+        raw_value=DeadLetter.encode_raw(raw),
+        error=str(exc)[:MAX_DEAD_LETTER_RAW_BYTES],
         error_type=type(exc).__name__,
         parse_context=context,
         attempts=attempts,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from flts.contracts import Contract
 from flts.settings import FltsSettings
@@ -76,6 +76,8 @@ class EventProducer:
                     break
                 except BufferError:
                     self._producer.poll(0.5)  # local queue full: let deliveries drain
+                except KafkaException as exc:  # refused before sending (e.g. larger than message.max.bytes)
+                    raise DeliveryError(f"delivery to {topic!r} refused: {exc}") from exc
         remaining = self._producer.flush(self._timeout)
         if failures or remaining or delivered < len(items):
             reason = "; ".join(failures) or f"{remaining} message(s) not delivered in {self._timeout}s"
