@@ -227,3 +227,42 @@ def test_bad_input_is_rejected_clearly_and_the_service_goes_on(
     assert bad in letters[0]["error"] and expected_word in letters[0]["error"].lower()
     [failure] = _log_events(stack, "preprocess_failed", bad)
     assert expected_word in str(failure["error"]).lower()
+
+
+def test_datasets_named_in_the_settings_are_processed_at_start_up(
+    stack: StackState, gateway: GatewayClient, watcher: TopicWatcher
+) -> None:
+    from preprocess_container.startup import process_configured
+
+    good, bad, absent = _identifier(), _identifier(), _identifier()
+    _upload(gateway, good, *_csvs(1200))
+    gateway.upload_bytes("dataset", f"{bad}.csv", (GOOD_HEADER + _rows(5)).encode())
+    settings = PreprocessSettings(
+        kafka_bootstrap_servers=stack.endpoints["kafka:9092"],
+        gateway_url=stack.endpoints["fastapi-app"],
+        gateway_token=stack.token,
+        dataset_name=f"{bad},{absent},{good}",
+        extra_hash_salt="startup",
+    )
+    producer = EventProducer(settings)
+    service = PreprocessService(settings, GatewayClient.from_settings(settings), producer)
+    process_configured(service, settings, producer)  # a rejected or missing dataset does not stop the rest
+
+    deadline = time.monotonic() + 60
+    while len({c.config_hash for c in _claims(watcher, Topic.TRAINING_DATA, good, 1)}) < 2:
+        assert time.monotonic() < deadline, "the salted start-up lineage was not published"
+        time.sleep(0.2)
+
+    def startup_letters() -> list[dict[str, object]]:  # the live service DLQs the upload too; keep ours
+        letters = [
+            json.loads(r.raw) for r in watcher.records(dlq_topic(Topic.DATASET_UPLOADED)) if r.key == bad
+        ]
+        return [letter for letter in letters if letter["parse_context"].get("stage") == "startup"]
+
+    deadline = time.monotonic() + 30
+    while not startup_letters():
+        assert time.monotonic() < deadline, "no DLQ record for the rejected start-up dataset"
+        time.sleep(0.2)
+    [letter] = startup_letters()
+    assert "window" in str(letter["error"]) and letter["partition"] == -1
+    assert _claims(watcher, Topic.TRAINING_DATA, absent, 1, timeout=1) == []
