@@ -14,7 +14,7 @@ from flts.kafka.topics import ensure_topics
 from flts.log import configure_logging
 from flts.objectstore import GatewayClient
 from flts.settings import load_settings
-from flts.tracking import configure_mlflow_client
+from flts.tracking import RunArtifactDownloader
 
 from .api_server import PredictLane, create_app
 from .batch_consumer import InferenceDataConsumer
@@ -34,7 +34,7 @@ def main() -> None:
     gateway = GatewayClient.from_settings(settings)
     producer = EventProducer(settings)
     store = ModelStore(
-        settings, gateway, configure_mlflow_client(settings.mlflow_tracking_uri, settings.mlflow_timeout_sec)
+        settings, gateway, RunArtifactDownloader(settings.mlflow_tracking_uri, settings.mlflow_timeout_sec)
     )
     batch_consumer = InferenceDataConsumer(
         settings, store, BatchForecaster(settings, gateway, producer), producer

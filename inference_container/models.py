@@ -70,10 +70,11 @@ class LoadedModel:
 class ModelStore:
     """Holds one loaded model per identifier plus the default (the global pointer's)."""
 
-    def __init__(self, settings: InferenceSettings, gateway: GatewayClient, mlflow_client: Any) -> None:
+    def __init__(self, settings: InferenceSettings, gateway: GatewayClient, artifacts: Any) -> None:
+        """`artifacts` downloads run artifacts: `RunArtifactDownloader` (or an `MlflowClient`)."""
         self.settings = settings
         self.gateway = gateway
-        self.mlflow = mlflow_client
+        self.artifacts = artifacts
         self._models: dict[str, LoadedModel] = {}
         self._default: LoadedModel | None = None
         self._loading = threading.Lock()
@@ -207,7 +208,7 @@ class ModelStore:
         for path in dict.fromkeys((uri_path, promotion.model_type, "model")):
             with tempfile.TemporaryDirectory(dir=_ensure(target.parent)) as tmp:
                 try:
-                    local = Path(self.mlflow.download_artifacts(promotion.run_id, path, tmp))
+                    local = Path(self.artifacts.download_artifacts(promotion.run_id, path, tmp))
                 except Exception as exc:  # try the next candidate path; report all if none works
                     errors.append(f"{path}: {exc}")
                     continue

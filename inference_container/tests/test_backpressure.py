@@ -20,7 +20,7 @@ from flts.contracts import ClaimCheck, Topic
 from flts.kafka.producer import EventProducer
 from flts.kafka.topics import ensure_topics
 from flts.objectstore import GatewayClient
-from flts.tracking import configure_mlflow_client
+from flts.tracking import RunArtifactDownloader
 from inference_container.batch_consumer import InferenceDataConsumer
 from inference_container.batch_forecast import BatchForecaster
 from inference_container.models import ModelStore
@@ -59,7 +59,7 @@ def consumer_factory(
         ensure_topics(settings)
         gateway_client = GatewayClient.from_settings(settings)
         producer = EventProducer(settings)
-        store = ModelStore(settings, gateway_client, configure_mlflow_client(mlflow_server))
+        store = ModelStore(settings, gateway_client, RunArtifactDownloader(mlflow_server))
         consumer = InferenceDataConsumer(
             settings, store, BatchForecaster(settings, gateway_client, producer), producer
         )
