@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 LINEAGE_VERSION = 1
-_CHUNK = 1 << 20
 
 
 class SourceFile(BaseModel):
@@ -32,18 +31,6 @@ class SourceFile(BaseModel):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_stream(stream: BinaryIO | Iterable[bytes]) -> str:
-    """SHA-256 of a file object or an iterable of chunks, without holding it in memory."""
-    digest = hashlib.sha256()
-    if hasattr(stream, "read"):
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    else:
-        for chunk in stream:
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_json(value: Any) -> str:

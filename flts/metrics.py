@@ -6,7 +6,7 @@ packages. Names are stable: the Grafana dashboards query them.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 MESSAGES = Counter(
     "flts_messages_total",
@@ -24,7 +24,6 @@ HANDLER_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
 )
-SERVICE_UP = Gauge("flts_service_up", "1 while the service runs", ["service"])
 
 
 def render_latest() -> tuple[bytes, str]:

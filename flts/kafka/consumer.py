@@ -146,13 +146,6 @@ class ConsumerLoop:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stop())
 
-    def pause(self) -> None:
-        """Stop fetching (backpressure); `resume()` continues where it left off."""
-        self._consumer.pause(self._consumer.assignment())
-
-    def resume(self) -> None:
-        self._consumer.resume(self._consumer.assignment())
-
     # -- loop ------------------------------------------------------------------------------------
     def run(self, max_messages: int | None = None, poll_timeout: float = 0.5) -> int:
         """Poll until stopped (or `max_messages` handled/dead-lettered); return how many were."""

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -313,15 +312,4 @@ def stop_recorded(state: StackState | None, state_dir: Path) -> list[int]:
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-def wait_all_gone(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    remaining = [pid for pid in pids if pid_alive(pid)]
-    while remaining and time.monotonic() < deadline:
-        time.sleep(0.1)
-        remaining = [pid for pid in remaining if pid_alive(pid)]
-    return remaining
