@@ -72,7 +72,7 @@ class PreprocessService:
         started = time.perf_counter()
         try:
             outcome = self._process(identifier)
-        except FeatureError as exc:
+        except (FeatureError, DatasetRejectedError) as exc:
             RUNS.labels("failed").inc()
             log_event(
                 logger,
@@ -82,18 +82,9 @@ class PreprocessService:
                 error=str(exc),
                 error_type=type(exc).__name__,
             )
+            if isinstance(exc, DatasetRejectedError):
+                raise
             raise DatasetRejectedError(f"{identifier}: {exc}") from exc
-        except DatasetRejectedError as exc:
-            RUNS.labels("failed").inc()
-            log_event(
-                logger,
-                "preprocess_failed",
-                logging.ERROR,
-                identifier=identifier,
-                error=str(exc),
-                error_type=type(exc).__name__,
-            )
-            raise
         SECONDS.observe(time.perf_counter() - started)
         RUNS.labels("skipped" if outcome.skipped else "processed").inc()
         return outcome
