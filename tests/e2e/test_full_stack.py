@@ -19,8 +19,7 @@ import pytest
 from flts.contracts import PerformanceEval, Promotion, Topic
 from flts.kafka.watch import TopicWatcher
 from flts.localstack.prometheus import SCRAPED_SERVICES, local_targets, prometheus_process, wait_for_scrapes
-from flts.localstack.stack import LocalStack, StackOptions, StackState
-from flts.objectstore import GatewayClient
+from flts.localstack.stack import StackState
 from flts.synthetic import generate_dataset, split_train_test
 from tests.conftest import ROOT
 from tests.helpers.metric_catalogue import (
@@ -29,6 +28,7 @@ from tests.helpers.metric_catalogue import (
     promql_metric_names,
     series_in_exposition,
 )
+from tests.helpers.stack import gateway_for, running_stack, watching
 
 pytestmark = pytest.mark.e2e
 SMALL = {"MODEL_PARAMS": json.dumps({"epochs": 3, "ensemble": 1, "batch_size": 128})}
@@ -37,30 +37,21 @@ SITES = [f"site_{uuid.uuid4().hex[:5]}_{n}" for n in ("a", "b")]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
-    local = LocalStack(
-        StackOptions(
-            root=ROOT,
-            state_path=tmp_path_factory.mktemp("e2e"),
-            service_env={"train_gru": SMALL, "train_lstm": SMALL},
-        )
-    )
-    state = local.up()
-    try:
-        yield state
-    finally:
-        local.down()
+    env = {"train_gru": SMALL, "train_lstm": SMALL}
+    with running_stack(tmp_path_factory.mktemp("e2e"), None, env) as local:
+        assert local.state is not None
+        yield local.state
 
 
 @pytest.fixture(scope="module")
 def watcher(stack: StackState) -> Iterator[TopicWatcher]:
-    watch = TopicWatcher(stack.endpoints["kafka:9092"], [Topic.MODEL_SELECTED, Topic.PERFORMANCE_EVAL])
-    yield watch
-    watch.close()
+    with watching(stack, [Topic.MODEL_SELECTED, Topic.PERFORMANCE_EVAL]) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")
 def promotions(stack: StackState, watcher: TopicWatcher) -> dict[str, Promotion]:
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as gateway:
+    with gateway_for(stack) as gateway:
         for site_number, identifier in enumerate(SITES):
             train, test = split_train_test(generate_dataset(2500, seed=40 + site_number, site=site_number))
             gateway.upload_bytes("dataset", f"{identifier}_test.csv", test.to_csv(index=False).encode())
@@ -109,7 +100,7 @@ def test_the_batch_path_writes_jsonl_parts_and_performance_eval(
             ):
                 events[value["identifier"]] = PerformanceEval.model_validate(value)
         time.sleep(0.5)
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as gateway:
+    with gateway_for(stack) as gateway:
         for identifier, event in events.items():
             assert event.log_object_key.startswith(f"{identifier}/")
             lines = gateway.download_bytes("inference-logs", event.log_object_key).decode().splitlines()

@@ -14,12 +14,12 @@ from mlflow.tracking import MlflowClient
 
 from flts.contracts import Promotion, Topic, TrainingEvent, TrainingStatus, dlq_topic
 from flts.kafka.watch import TopicWatcher
-from flts.localstack.stack import LocalStack, StackOptions, StackState
+from flts.localstack.stack import LocalStack, StackState
 from flts.objectstore import GatewayClient
 from flts.synthetic import generate_dataset, split_train_test
-from tests.conftest import ROOT
 from tests.helpers.kafka import produce_raw
 from tests.helpers.mlflow_runs import fake_run
+from tests.helpers.stack import gateway_for, running_stack, watching
 
 pytestmark = pytest.mark.integration
 TYPES = ["GRU", "LSTM", "PROPHET", "NAIVE"]
@@ -29,18 +29,10 @@ WATCHED = [Topic.MODEL_SELECTED, Topic.MODEL_TRAINING, dlq_topic(Topic.MODEL_TRA
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    options = StackOptions(
-        root=ROOT,
-        services=["eval", "preprocess", "train_gru", "train_lstm", "nonml_prophet", "train_naive"],
-        state_path=tmp_path_factory.mktemp("eval"),
-        service_env={"train_gru": SMALL, "train_lstm": SMALL, "eval": {"PROMOTION_SEARCH_DELAY_SEC": "0.5"}},
-    )
-    stack = LocalStack(options)
-    stack.up()
-    try:
+    services = ["eval", "preprocess", "train_gru", "train_lstm", "nonml_prophet", "train_naive"]
+    env = {"train_gru": SMALL, "train_lstm": SMALL, "eval": {"PROMOTION_SEARCH_DELAY_SEC": "0.5"}}
+    with running_stack(tmp_path_factory.mktemp("eval"), services, env) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +43,13 @@ def stack(local: LocalStack) -> StackState:
 
 @pytest.fixture(scope="module")
 def watcher(stack: StackState) -> Iterator[TopicWatcher]:
-    watch = TopicWatcher(stack.endpoints["kafka:9092"], WATCHED)
-    yield watch
-    watch.close()
+    with watching(stack, WATCHED) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")
 def gateway(stack: StackState) -> Iterator[GatewayClient]:
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as client:
+    with gateway_for(stack) as client:
         yield client
 
 

@@ -19,14 +19,14 @@ from mlflow.tracking import MlflowClient
 
 from flts.contracts import ClaimCheck, PerformanceEval, Promotion, Topic
 from flts.kafka.watch import TopicWatcher
-from flts.localstack.stack import LocalStack, StackOptions, StackState
+from flts.localstack.stack import LocalStack, StackState
 from flts.models import evaluation_batch
 from flts.models.pyfunc import load_model_folder
 from flts.objectstore import GatewayClient
 from flts.parquet import read_parquet
 from flts.synthetic import generate_dataset, split_train_test
-from tests.conftest import ROOT
 from tests.helpers.kafka import produce_raw
+from tests.helpers.stack import gateway_for, running_stack, watching
 
 pytestmark = pytest.mark.integration
 SMALL = {"MODEL_PARAMS": json.dumps({"epochs": 3, "ensemble": 1, "batch_size": 128})}
@@ -35,17 +35,9 @@ IDENTIFIER = f"serve_{uuid.uuid4().hex[:6]}"
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    options = StackOptions(
-        root=ROOT,
-        state_path=tmp_path_factory.mktemp("inference"),
-        service_env={"train_gru": SMALL, "train_lstm": SMALL, "inference": {"QUEUE_MAXSIZE": "2"}},
-    )
-    stack = LocalStack(options)
-    stack.up()
-    try:
+    env = {"train_gru": SMALL, "train_lstm": SMALL, "inference": {"QUEUE_MAXSIZE": "2"}}
+    with running_stack(tmp_path_factory.mktemp("inference"), None, env) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +48,14 @@ def stack(local: LocalStack) -> StackState:
 
 @pytest.fixture(scope="module")
 def watcher(stack: StackState) -> Iterator[TopicWatcher]:
-    watch = TopicWatcher(
-        stack.endpoints["kafka:9092"],
-        [Topic.MODEL_SELECTED, Topic.PERFORMANCE_EVAL, Topic.INFERENCE_DATA, Topic.MODEL_TRAINING],
-    )
-    yield watch
-    watch.close()
+    topics = [Topic.MODEL_SELECTED, Topic.PERFORMANCE_EVAL, Topic.INFERENCE_DATA, Topic.MODEL_TRAINING]
+    with watching(stack, topics) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")
 def gateway(stack: StackState) -> Iterator[GatewayClient]:
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as client:
+    with gateway_for(stack) as client:
         yield client
 
 

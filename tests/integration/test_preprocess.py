@@ -15,14 +15,14 @@ from flts.features import FittedScaler
 from flts.kafka.producer import EventProducer
 from flts.kafka.watch import TopicWatcher
 from flts.lineage import canonical_json
-from flts.localstack.stack import LocalStack, StackOptions, StackState
+from flts.localstack.stack import StackState
 from flts.objectstore import GatewayClient
 from flts.parquet import read_parquet
 from flts.synthetic import generate_dataset, split_train_test
 from preprocess_container.artifacts import ProcessedMeta
 from preprocess_container.service import DatasetRejectedError, PreprocessService
 from preprocess_container.settings import PreprocessSettings
-from tests.conftest import ROOT
+from tests.helpers.stack import gateway_for, running_stack, watching
 
 pytestmark = pytest.mark.integration
 CLAIM_TOPICS = [Topic.TRAINING_DATA, Topic.INFERENCE_DATA, dlq_topic(Topic.DATASET_UPLOADED)]
@@ -30,27 +30,21 @@ CLAIM_TOPICS = [Topic.TRAINING_DATA, Topic.INFERENCE_DATA, dlq_topic(Topic.DATAS
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
-    local = LocalStack(
-        StackOptions(root=ROOT, services=["preprocess"], state_path=tmp_path_factory.mktemp("pp"))
-    )
-    state = local.up()
-    try:
-        yield state
-    finally:
-        local.down()
+    with running_stack(tmp_path_factory.mktemp("pp"), ["preprocess"]) as local:
+        assert local.state is not None
+        yield local.state
 
 
 @pytest.fixture(scope="module")
 def gateway(stack: StackState) -> Iterator[GatewayClient]:
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as client:
+    with gateway_for(stack) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def watcher(stack: StackState) -> Iterator[TopicWatcher]:
-    watch = TopicWatcher(stack.endpoints["kafka:9092"], CLAIM_TOPICS)
-    yield watch
-    watch.close()
+    with watching(stack, CLAIM_TOPICS) as watch:
+        yield watch
 
 
 def _identifier() -> str:

@@ -15,14 +15,14 @@ from mlflow.tracking import MlflowClient
 
 from flts.contracts import ClaimCheck, Topic, dlq_topic
 from flts.kafka.watch import TopicWatcher
-from flts.localstack.stack import LocalStack, StackOptions, StackState
+from flts.localstack.stack import StackState
 from flts.models import evaluation_batch, forecast_metrics
 from flts.models.pyfunc import load_model_folder
 from flts.objectstore import GatewayClient
 from flts.parquet import read_parquet
 from flts.synthetic import generate_dataset, split_train_test
-from tests.conftest import ROOT
 from tests.helpers.kafka import produce_raw
+from tests.helpers.stack import gateway_for, running_stack, watching
 
 pytestmark = pytest.mark.integration
 FAMILIES = {"train_gru": "GRU", "train_lstm": "LSTM", "nonml_prophet": "PROPHET", "train_naive": "NAIVE"}
@@ -32,30 +32,21 @@ WATCHED = [Topic.MODEL_TRAINING, Topic.TRAINING_DATA, dlq_topic(Topic.TRAINING_D
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
-    options = StackOptions(
-        root=ROOT,
-        services=["preprocess", *FAMILIES],
-        state_path=tmp_path_factory.mktemp("train"),
-        service_env={"train_gru": SMALL, "train_lstm": SMALL},
-    )
-    local = LocalStack(options)
-    state = local.up()
-    try:
-        yield state
-    finally:
-        local.down()
+    env = {"train_gru": SMALL, "train_lstm": SMALL}
+    with running_stack(tmp_path_factory.mktemp("train"), ["preprocess", *FAMILIES], env) as local:
+        assert local.state is not None
+        yield local.state
 
 
 @pytest.fixture(scope="module")
 def watcher(stack: StackState) -> Iterator[TopicWatcher]:
-    watch = TopicWatcher(stack.endpoints["kafka:9092"], WATCHED)
-    yield watch
-    watch.close()
+    with watching(stack, WATCHED) as watch:
+        yield watch
 
 
 @pytest.fixture(scope="module")
 def gateway(stack: StackState) -> Iterator[GatewayClient]:
-    with GatewayClient(stack.endpoints["fastapi-app"], token=stack.token) as client:
+    with gateway_for(stack) as client:
         yield client
 
 
